@@ -1,0 +1,1 @@
+"""Dramatiq broker set-up and the actors that step scans through their states."""

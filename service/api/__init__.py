@@ -1,0 +1,1 @@
+"""The Harbor-facing HTTP API (Harbor Pluggable Scanner API v1.2)."""

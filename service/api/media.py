@@ -1,0 +1,52 @@
+"""Media types of the Harbor scanner API and the report type negotiation."""
+
+from __future__ import annotations
+
+DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+OCI_MANIFEST_V1 = "application/vnd.oci.image.manifest.v1+json"
+SCANNABLE_MANIFEST_TYPES = (OCI_MANIFEST_V1, DOCKER_MANIFEST_V2)
+
+METADATA = "application/vnd.scanner.adapter.metadata+json; version=1.0"
+SCAN_RESPONSE = "application/vnd.scanner.adapter.scan.response+json; version=1.0"
+ERROR = "application/vnd.scanner.adapter.error+json; version=1.0"
+
+VULNERABILITY_REPORT_V1_1 = "application/vnd.security.vulnerability.report; version=1.1"
+# Served when asked for, never advertised: Harbor fetches every advertised type, and its UI
+# of some versions showed the 1.0 report (without CVSS) when both were advertised.
+VULNERABILITY_REPORT_V1_0 = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0"
+SBOM_REPORT = "application/vnd.security.sbom.report+json; version=1.0"
+
+SERVED_REPORT_TYPES = (VULNERABILITY_REPORT_V1_1, VULNERABILITY_REPORT_V1_0)
+
+
+def normalise(media_type: str) -> str:
+    """Lower-case a media type and remove blanks around `;` and `=`, for comparison only."""
+    parts = [part.strip() for part in media_type.split(";")]
+    main, parameters = parts[0].lower(), []
+    for parameter in parts[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            continue
+        parameters.append(f"{name.strip().lower()}={value.strip().strip(chr(34))}")
+    return ";".join([main, *parameters])
+
+
+_SERVED = {normalise(media_type): media_type for media_type in SERVED_REPORT_TYPES}
+
+
+def choose_report_type(accept: str | None) -> str | None:
+    """Pick the report media type for an `Accept` header value.
+
+    A missing or empty header, or one allowing anything, gets the 1.1 report. Returns None
+    when none of the listed types is served.
+    """
+    if accept is None or not accept.strip():
+        return VULNERABILITY_REPORT_V1_1
+
+    for media_range in accept.split(","):
+        normalised = normalise(media_range)
+        if normalised in ("*/*", "application/*"):
+            return VULNERABILITY_REPORT_V1_1
+        if normalised in _SERVED:
+            return _SERVED[normalised]
+    return None

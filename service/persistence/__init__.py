@@ -1,0 +1,1 @@
+"""PostgreSQL persistence: models, engines and the data functions on scans."""

@@ -45,7 +45,6 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(command=migrate_command)
 
     demo = commands.add_parser("demo", help="scan a recorded image end to end against the Sysdig test double")
-    demo.add_argument("--keep", action="store_true", help="keep the embedded database directory afterwards")
     demo.set_defaults(command=demo_command)
     return parser
 
@@ -116,7 +115,7 @@ def upgrade_database(database_url: str) -> None:
 def demo_command(args: argparse.Namespace) -> int:
     from service.demo import run_demo
 
-    return run_demo(keep=args.keep)
+    return run_demo()
 
 
 if __name__ == "__main__":

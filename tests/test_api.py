@@ -102,8 +102,8 @@ async def make_app(make_settings):
     yield build
 
     for app in apps:
-        for task in list(app.tasks):
-            task.cancel()
+        if hasattr(app.ctx, "metadata_refresh"):
+            app.ctx.metadata_refresh.cancel()
         if hasattr(app.ctx, "engine"):
             await app.ctx.engine.dispose()
 

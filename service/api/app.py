@@ -100,7 +100,13 @@ def setup_metadata(app: Sanic, settings: Settings) -> None:
 
     @app.after_server_start
     async def start_refresh(app: Sanic) -> None:
-        app.add_task(app.ctx.metadata.refresh_forever(app.ctx.sessions), name="metadata-refresh")
+        app.ctx.metadata_refresh = asyncio.get_running_loop().create_task(
+            app.ctx.metadata.refresh_forever(app.ctx.sessions), name="metadata-refresh"
+        )
+
+    @app.before_server_stop
+    async def stop_refresh(app: Sanic) -> None:
+        app.ctx.metadata_refresh.cancel()
 
 
 def setup_auth(app: Sanic, settings: Settings) -> None:

@@ -24,6 +24,7 @@ DATABASE_UPDATED_AT_PROPERTY = "harbor.scanner-adapter/vulnerability-database-up
 
 REFRESH_INTERVAL_SECONDS = 30.0
 REFRESH_TIMEOUT_SECONDS = 5.0
+FIRST_VALUE_INTERVAL_SECONDS = 2.0
 
 
 class MetadataCache:
@@ -70,7 +71,9 @@ class MetadataCache:
     async def refresh_forever(self, sessions: async_sessionmaker) -> None:
         while True:
             await self.refresh(sessions)
-            await asyncio.sleep(REFRESH_INTERVAL_SECONDS)
+            # Until the worker has stored a first value, look again soon.
+            known = self.database_updated_at is not None
+            await asyncio.sleep(REFRESH_INTERVAL_SECONDS if known else FIRST_VALUE_INTERVAL_SECONDS)
 
 
 def rfc3339(moment: datetime) -> str:

@@ -1,0 +1,99 @@
+"""Settings from the environment, and the processes refusing to start without them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from cryptography.fernet import Fernet
+
+from service.config import Settings
+from service.errors import ConfigError
+from tests.processes import REPOSITORY_ROOT
+
+KEY = Fernet.generate_key().decode()
+MINIMAL = {"SECURE_URL": "https://secure.sysdig.com/", "SECURE_API_TOKEN": "token-123456", "REGISTRY_CREDENTIALS_KEY": KEY}
+
+
+def test_minimal_settings_use_documented_defaults():
+    settings = Settings.from_env(MINIMAL)
+
+    assert settings.secure.url == "https://secure.sysdig.com"
+    assert settings.secure.verify_ssl is True
+    assert settings.secure.scanning_api == "results"
+    assert settings.inline_scanning is False
+    assert settings.refresh_after == 5
+    assert settings.worker.prefetch == settings.worker.threads * 2
+
+
+@pytest.mark.parametrize(
+    "missing,fragment",
+    [("SECURE_URL", "SECURE_URL is not set"), ("SECURE_API_TOKEN", "SECURE_API_TOKEN is not set"), ("REGISTRY_CREDENTIALS_KEY", "Fernet")],
+)
+def test_missing_required_setting_is_named(missing, fragment):
+    environ = {name: value for name, value in MINIMAL.items() if name != missing}
+
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env(environ)
+
+    assert fragment in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "name,value,fragment",
+    [
+        ("SECURE_URL", "secure.sysdig.com", "must start with https://"),
+        ("VERIFY_SSL", "maybe", "not a boolean"),
+        ("WORKER_THREADS", "many", "not a number"),
+        ("WORKER_THREADS", "0", "below the minimum"),
+        ("SECURE_SCANNING_API", "v2", "use one of"),
+        ("SECURE_CA_BUNDLE", "/nonexistent/ca.pem", "not a readable file"),
+        ("LOG_LEVEL", "LOUD", "use one of"),
+    ],
+)
+def test_invalid_setting_is_named(name, value, fragment):
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({**MINIMAL, name: value})
+
+    assert name in str(error.value)
+    assert fragment in str(error.value)
+
+
+def test_inline_mode_needs_namespace_and_secret():
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({**MINIMAL, "INLINE_SCANNING": "true"})
+
+    assert "NAMESPACE_NAME" in str(error.value)
+
+
+def test_inline_mode_settings():
+    settings = Settings.from_env(
+        {**MINIMAL, "INLINE_SCANNING": "true", "NAMESPACE_NAME": "harbor", "SECRET_NAME": "sysdig", "CONFIGMAP_NAME": "scanner"}
+    )
+
+    assert settings.inline is not None
+    assert settings.inline.namespace == "harbor"
+    assert settings.inline.configmap_name == "scanner"
+
+
+def test_settings_repr_hides_secrets():
+    settings = Settings.from_env({**MINIMAL, "DATABASE_URL": "postgresql://app:db-pass@db/x", "SCANNER_API_KEYS": "k-1"})
+
+    text = repr(settings)
+
+    for secret in ("token-123456", KEY, "db-pass", "k-1"):
+        assert secret not in text
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_process_refuses_to_start_without_secure_url(command):
+    environ = {name: value for name, value in os.environ.items() if name not in ("SECURE_URL", "SECURE_API_TOKEN")}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", command], cwd=REPOSITORY_ROOT, env=environ, capture_output=True, timeout=60
+    )
+
+    assert result.returncode == 2
+    assert b"SECURE_URL is not set" in result.stderr

@@ -42,7 +42,7 @@ def sweep(rt: Runtime) -> int:
 
 
 def refresh_vulnerability_database(rt: Runtime) -> None:
-    """Store Sysdig's newest feed sync time; keep the old one when Sysdig does not answer."""
+    """Store Sysdig's newest feed sync time; keep the old one when Sysdig does not respond."""
     try:
         updated_at = rt.client.feeds_updated_at()
     except ScannerError as exc:

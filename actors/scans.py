@@ -14,8 +14,8 @@ from service.logs import scan_context
 
 logger = logging.getLogger(__name__)
 
-# Failures the steps do not handle themselves (database down, a bug) are retried by
-# Dramatiq with backoff; once retries run out the sweeper re-drives the scan.
+# Dramatiq retries failures the steps do not handle themselves (database down, a bug)
+# with backoff. Once its retries run out, the sweeper re-drives the scan.
 _ACTOR_OPTIONS = {
     "queue_name": QUEUE_NAME,
     "max_retries": 8,
@@ -44,7 +44,7 @@ def poll_scan(scan_id: str) -> None:
 
 
 def schedule(scan_id: str, followup: Followup | None) -> None:
-    """Send the message for `followup`, delayed as it asks."""
+    """Send the message for `followup` with the delay it names."""
     if followup is None:
         return
     actor = start_scan if followup.step == "start" else poll_scan

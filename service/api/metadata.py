@@ -62,7 +62,7 @@ class MetadataCache:
                 updated_at = await asyncio.wait_for(
                     read_database_updated_at(session, LEGACY_SCANNING_BACKEND), REFRESH_TIMEOUT_SECONDS
                 )
-        except Exception as exc:  # the database may be down; metadata must keep answering
+        except Exception as exc:  # the database may be down, and metadata must still be served
             logger.warning("could not refresh the vulnerability database time: %s", type(exc).__name__)
             return
         if updated_at is not None:

@@ -1,8 +1,8 @@
 """`harbor-scanner-sysdig demo`: one Harbor-style scan, end to end, on embedded defaults.
 
-It starts an embedded PostgreSQL (unless DATABASE_URL is set), runs the worker in-process
-on Dramatiq's stub broker (unless RABBITMQ_URL is set), starts the Sysdig Secure test
-double fed by a recorded real scan, and then calls the API as Harbor does.
+It starts an embedded PostgreSQL unless DATABASE_URL is set, and runs the worker in-process
+on Dramatiq's stub broker unless RABBITMQ_URL is set. It starts the Sysdig Secure test
+double, fed by a recorded real scan, and then calls the API as Harbor does.
 """
 
 from __future__ import annotations

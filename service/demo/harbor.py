@@ -1,9 +1,9 @@
 """A client that calls the adapter the way Harbor's scan job does, for the demo and tests.
 
-It keeps Harbor's habits that matter to an adapter: a 5 s timeout per call, no redirects
-followed, the exact media types in `Accept`, metadata validated before each scan, every
-advertised report type polled, `Refresh-After` read as a signed 8-bit integer, and any
-status other than 200 or 302 ending the scan at once.
+It keeps the Harbor habits that matter to an adapter. Each call has a 5 s timeout and
+follows no redirects, and `Accept` carries the exact media types. Metadata is validated
+before each scan, and every advertised report type is polled. `Refresh-After` is read as
+a signed 8-bit integer, and any status other than 200 or 302 ends the scan at once.
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ class Finding(Base):
 
 
 class RegistryLease(Base):
-    """Which scan may hold Sysdig's single credential slot for a registry host.
+    """Lease on Sysdig's single credential slot of a registry host.
 
     Sysdig keeps one credential per registry host, so a scan holds the lease from
     registering its robot credentials until Sysdig has finished pulling the image.

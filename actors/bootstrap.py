@@ -14,7 +14,7 @@ from service.logs import setup_logging
 def bootstrap(settings: Settings, rabbitmq_url: str | None) -> dramatiq.Broker:
     """Set up logging, the broker, the actors and the maintenance thread for this process."""
     setup_logging(settings.log_level)
-    broker = setup_broker(rabbitmq_url, prefetch=settings.worker.prefetch)
+    broker = setup_broker(rabbitmq_url)
     broker.add_middleware(Maintenance())
     runtime.configure(settings)
 

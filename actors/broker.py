@@ -23,16 +23,11 @@ def _middleware() -> list[dramatiq.Middleware]:
     return [AgeLimit(), TimeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(), Retries()]
 
 
-def setup_broker(rabbitmq_url: str | None, prefetch: int | None = None) -> dramatiq.Broker:
+def setup_broker(rabbitmq_url: str | None) -> dramatiq.Broker:
     """Create the process's broker and make it Dramatiq's global one.
 
     Must run before `actors.scans` is imported, because actors bind to the global broker.
     """
-    if prefetch is not None:
-        # Dramatiq's consumers read these when the worker starts.
-        os.environ.setdefault("dramatiq_queue_prefetch", str(prefetch))
-        os.environ.setdefault("dramatiq_delay_queue_prefetch", str(prefetch))
-
     if rabbitmq_url is None:
         broker: dramatiq.Broker = StubBroker(middleware=_middleware())
         broker.emit_after("process_boot")

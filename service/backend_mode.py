@@ -92,6 +92,9 @@ class BackendScanner:
                 ScanState.SCANNING,
                 reason="image queued in Sysdig Secure",
                 scanning_started_at=datetime.now(UTC),
+                # The analysis gets a full deadline, whatever time the scan spent waiting
+                # for its registry host.
+                deadline_at=datetime.now(UTC) + timedelta(seconds=self._settings.scan_deadline),
                 attempts=0,
             )
         logger.info("image queued in Sysdig Secure; polling its analysis")

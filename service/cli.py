@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
@@ -83,14 +84,22 @@ def build_api(settings: Settings):
 
 def worker_command(args: argparse.Namespace) -> int:
     settings = _checked_settings()
+    argv, environ = worker_process(settings, os.environ)
+    os.execve(sys.executable, argv, environ)
+    return 0  # not reached: execve replaces the process
+
+
+def worker_process(settings: Settings, environ: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Return the command line and environment of Dramatiq's worker for `settings`."""
     argv = [
         sys.executable, "-m", "dramatiq", "actors.main",
         "--processes", str(settings.worker.processes),
         "--threads", str(settings.worker.threads),
         "--skip-logging",
     ]
-    os.execv(sys.executable, argv)
-    return 0  # not reached: execv replaces the process
+    # Dramatiq reads the prefetch when it is imported, so it must be in the environment.
+    # The delay queue keeps Dramatiq's own default, because every pending poll sits there.
+    return argv, {**environ, "dramatiq_queue_prefetch": str(settings.worker.prefetch)}
 
 
 def migrate_command(args: argparse.Namespace) -> int:

@@ -80,6 +80,9 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
 def clean_database(database_url: str) -> str:
     """The session database with every table emptied."""
     with psycopg.connect(database_url, autocommit=True) as connection:
+        # A connection a previous test leaked inside a transaction would block TRUNCATE
+        # forever; fail loudly instead.
+        connection.execute("SET lock_timeout = '20s'")
         connection.execute(
             "TRUNCATE scans, scan_events, findings, registry_leases, vulnerability_database CASCADE"
         )

@@ -7,13 +7,16 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import psycopg
 import pytest
 from sanic import Sanic
 
 from service.api.app import create_app
 from service.api.metadata import LEGACY_SCANNING_BACKEND
+from service.demo.embedded import BackgroundApi
 from tests.harbor_contract import check_harbor_metadata_rules, validate_response
+from tests.processes import free_port
 
 Sanic.test_mode = True
 
@@ -57,15 +60,60 @@ def scan_request(**changes) -> dict:
 DELETE = object()
 
 
+class Reply:
+    """The parts of an HTTP response the tests read."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.headers = response.headers
+        self.body = response.content
+
+    @property
+    def json(self):
+        return json.loads(self.body)
+
+
+class ServedApp:
+    """An API served over loopback HTTP from its own thread and event loop.
+
+    Real HTTP exercises Sanic's request limits, and the separate loop lets the tests use
+    blocking SQL without stalling the server's pool.
+    """
+
+    def __init__(self, app: Sanic) -> None:
+        self.sanic = app
+        self._server = BackgroundApi(app, "127.0.0.1", free_port())
+        self._server.start()
+        self._http = httpx.Client(base_url=self._server.url, timeout=10, follow_redirects=False)
+
+    async def get(self, path: str, **options) -> tuple[None, Reply]:
+        return None, Reply(self._http.get(path, **options))
+
+    async def post(self, path: str, **options) -> tuple[None, Reply]:
+        return None, Reply(self._http.post(path, **options))
+
+    async def delete(self, path: str, **options) -> tuple[None, Reply]:
+        return None, Reply(self._http.delete(path, **options))
+
+    def run(self, coroutine):
+        """Run a coroutine on the server's event loop and return its result."""
+        return self._server.run(coroutine)
+
+    def stop(self) -> None:
+        self._http.close()
+        self._server.stop()
+
+
 class Harness:
-    def __init__(self, app: Sanic, published: list[str], database_url: str) -> None:
-        self.app = app
+    def __init__(self, served: ServedApp, published: list[str], database_url: str) -> None:
+        self.served = served
+        self.client = served
         self.published = published
         self.database_url = database_url
 
     async def post_scan(self, body, content_type: str = SCAN_REQUEST_TYPE):
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        _, response = await self.app.asgi_client.post(
+        _, response = await self.client.post(
             "/api/v1/scan",
             content=data,
             headers={"Content-Type": content_type, "Accept": "application/vnd.scanner.adapter.scan.response+json; version=1.0"},
@@ -74,7 +122,7 @@ class Harness:
 
     async def get_report(self, scan_id: str, accept: str | None = REPORT_V1_1):
         headers = {} if accept is None else {"Accept": accept}
-        _, response = await self.app.asgi_client.get(f"/api/v1/scan/{scan_id}/report", headers=headers)
+        _, response = await self.client.get(f"/api/v1/scan/{scan_id}/report", headers=headers)
         return response
 
     def sql(self, query: str, *params):
@@ -84,28 +132,21 @@ class Harness:
 
 
 @pytest.fixture
-async def make_app(make_settings):
-    """Create apps and, after the test, stop their tasks and close their pools.
+def make_app(make_settings):
+    """Serve apps for one test and stop them, with their pools and tasks, afterwards."""
+    served: list[ServedApp] = []
 
-    The next test empties the tables with TRUNCATE, which would wait forever on a pooled
-    connection that a suspended task left inside a transaction.
-    """
-    apps: list[Sanic] = []
-
-    def build(publish=None, broker_ready=lambda: True, **environ) -> Sanic:
+    def build(publish=None, broker_ready=lambda: True, **environ) -> ServedApp:
         app = create_app(
             make_settings(**environ), publish or (lambda _: None), broker_ready, name=f"api-{uuid.uuid4().hex[:8]}"
         )
-        apps.append(app)
-        return app
+        served.append(ServedApp(app))
+        return served[-1]
 
     yield build
 
-    for app in apps:
-        if hasattr(app.ctx, "metadata_refresh"):
-            app.ctx.metadata_refresh.cancel()
-        if hasattr(app.ctx, "engine"):
-            await app.ctx.engine.dispose()
+    for app in served:
+        app.stop()
 
 
 @pytest.fixture
@@ -118,7 +159,7 @@ def harness(make_app, clean_database):
 
 
 async def test_metadata_passes_schema_and_harbor_rules(harness):
-    _, response = await harness.app.asgi_client.get(
+    _, response = await harness.client.get(
         "/api/v1/metadata", headers={"Accept": "application/vnd.scanner.adapter.metadata+json; version=1.0"}
     )
 
@@ -128,7 +169,7 @@ async def test_metadata_passes_schema_and_harbor_rules(harness):
 
 
 async def test_metadata_advertises_only_the_1_1_report(harness):
-    _, response = await harness.app.asgi_client.get("/api/v1/metadata")
+    _, response = await harness.client.get("/api/v1/metadata")
 
     (capability,) = response.json["capabilities"]
     assert capability["produces_mime_types"] == [REPORT_V1_1]
@@ -139,7 +180,7 @@ async def test_metadata_advertises_only_the_1_1_report(harness):
 
 
 async def test_metadata_omits_unknown_database_time(harness):
-    _, response = await harness.app.asgi_client.get("/api/v1/metadata")
+    _, response = await harness.client.get("/api/v1/metadata")
 
     properties = response.json["properties"]
     assert properties["harbor.scanner-adapter/scanner-type"] == "os-package-vulnerability"
@@ -152,10 +193,10 @@ async def test_metadata_shows_stored_database_time(harness):
         LEGACY_SCANNING_BACKEND,
         datetime(2026, 11, 30, 8, 15, 0, tzinfo=UTC),
     )
-    await harness.app.asgi_client.get("/probe/healthy")  # starts the app, which opens its pool
-    await harness.app.ctx.metadata.refresh(harness.app.ctx.sessions)
+    ctx = harness.served.sanic.ctx
+    harness.served.run(ctx.metadata.refresh(ctx.sessions))
 
-    _, response = await harness.app.asgi_client.get("/api/v1/metadata")
+    _, response = await harness.client.get("/api/v1/metadata")
 
     assert response.json["properties"]["harbor.scanner-adapter/vulnerability-database-updated-at"] == "2026-11-30T08:15:00Z"
 
@@ -166,13 +207,12 @@ async def test_metadata_keeps_answering_when_database_is_gone(harness):
         LEGACY_SCANNING_BACKEND,
         datetime(2026, 11, 30, 8, 15, 0, tzinfo=UTC),
     )
-    await harness.app.asgi_client.get("/probe/healthy")  # starts the app, which opens its pool
-    await harness.app.ctx.metadata.refresh(harness.app.ctx.sessions)
-    await harness.app.ctx.engine.dispose()
-    harness.app.ctx.sessions.configure(bind=_unreachable_engine())
+    ctx = harness.served.sanic.ctx
+    harness.served.run(ctx.metadata.refresh(ctx.sessions))
+    ctx.sessions.configure(bind=_unreachable_engine())
 
-    await harness.app.ctx.metadata.refresh(harness.app.ctx.sessions)
-    _, response = await harness.app.asgi_client.get("/api/v1/metadata")
+    harness.served.run(ctx.metadata.refresh(ctx.sessions))
+    _, response = await harness.client.get("/api/v1/metadata")
 
     assert response.status == 200
     assert "harbor.scanner-adapter/vulnerability-database-updated-at" in response.json["properties"]
@@ -208,7 +248,7 @@ async def test_scan_request_credentials_are_encrypted_at_rest(harness):
     assert ROBOT.encode() not in bytes(stored)
     assert ROBOT_SECRET.encode() not in bytes(stored)
     assert base64.b64encode(f"{ROBOT}:{ROBOT_SECRET}".encode()) not in bytes(stored)
-    decrypted = harness.app.ctx.cipher.decrypt(bytes(stored))
+    decrypted = harness.served.sanic.ctx.cipher.decrypt(bytes(stored))
     assert decrypted == scan_request()["registry"]["authorization"]
 
 
@@ -459,7 +499,7 @@ async def test_unknown_or_malformed_scan_id_is_404(harness, scan_id):
 
 
 async def test_unknown_route_gets_envelope(harness):
-    _, response = await harness.app.asgi_client.get("/api/v1/nothing")
+    _, response = await harness.client.get("/api/v1/nothing")
 
     assert response.status == 404
     assert response.headers["content-type"] == "application/vnd.scanner.adapter.error+json; version=1.0"
@@ -467,7 +507,7 @@ async def test_unknown_route_gets_envelope(harness):
 
 
 async def test_wrong_method_gets_envelope(harness):
-    _, response = await harness.app.asgi_client.delete("/api/v1/scan")
+    _, response = await harness.client.delete("/api/v1/scan")
 
     assert response.status == 405
     assert response.json["error"]["message"]
@@ -477,7 +517,7 @@ async def test_wrong_method_gets_envelope(harness):
 
 
 async def test_ready_probe_reports_database_and_broker(harness):
-    _, response = await harness.app.asgi_client.get("/probe/ready")
+    _, response = await harness.client.get("/probe/ready")
 
     assert response.status == 200
     assert response.json["checks"] == {"database": True, "broker": True}
@@ -486,7 +526,7 @@ async def test_ready_probe_reports_database_and_broker(harness):
 async def test_ready_probe_fails_without_broker(make_app):
     app = make_app(broker_ready=lambda: False)
 
-    _, response = await app.asgi_client.get("/probe/ready")
+    _, response = await app.get("/probe/ready")
 
     assert response.status == 503
     assert response.json["checks"]["broker"] is False
@@ -495,11 +535,11 @@ async def test_ready_probe_fails_without_broker(make_app):
 async def test_api_key_is_required_when_configured(make_app):
     app = make_app(SCANNER_API_KEYS="k1-secret,k2-secret")
 
-    _, anonymous = await app.asgi_client.get("/api/v1/metadata")
-    _, wrong = await app.asgi_client.get("/api/v1/metadata", headers={"X-ScannerAdapter-API-Key": "nope"})
-    _, by_header = await app.asgi_client.get("/api/v1/metadata", headers={"X-ScannerAdapter-API-Key": "k2-secret"})
-    _, by_bearer = await app.asgi_client.get("/api/v1/metadata", headers={"Authorization": "Bearer k1-secret"})
-    _, probe = await app.asgi_client.get("/probe/healthy")
+    _, anonymous = await app.get("/api/v1/metadata")
+    _, wrong = await app.get("/api/v1/metadata", headers={"X-ScannerAdapter-API-Key": "nope"})
+    _, by_header = await app.get("/api/v1/metadata", headers={"X-ScannerAdapter-API-Key": "k2-secret"})
+    _, by_bearer = await app.get("/api/v1/metadata", headers={"Authorization": "Bearer k1-secret"})
+    _, probe = await app.get("/probe/healthy")
 
     assert anonymous.status == 401
     assert anonymous.json["error"]["message"]

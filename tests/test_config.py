@@ -97,3 +97,16 @@ def test_process_refuses_to_start_without_secure_url(command):
 
     assert result.returncode == 2
     assert b"SECURE_URL is not set" in result.stderr
+
+
+def test_worker_process_applies_size_settings():
+    from service.cli import worker_process
+
+    settings = Settings.from_env({**MINIMAL, "WORKER_PROCESSES": "3", "WORKER_THREADS": "5", "WORKER_PREFETCH": "7"})
+
+    argv, environ = worker_process(settings, {"PATH": "/usr/bin"})
+
+    assert argv[argv.index("--processes") + 1] == "3"
+    assert argv[argv.index("--threads") + 1] == "5"
+    assert environ["dramatiq_queue_prefetch"] == "7"
+    assert environ["PATH"] == "/usr/bin"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import Callable
@@ -106,7 +107,21 @@ def setup_metadata(app: Sanic, settings: Settings) -> None:
 
     @app.before_server_stop
     async def stop_refresh(app: Sanic) -> None:
-        app.ctx.metadata_refresh.cancel()
+        await stop_metadata_refresh(app)
+
+
+async def stop_metadata_refresh(app: Sanic) -> None:
+    """Cancel the refresh task and wait for it, so its pooled connection is returned.
+
+    A connection abandoned mid-transaction would keep its lock on the table and block
+    schema changes until the process exits.
+    """
+    task = getattr(app.ctx, "metadata_refresh", None)
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def setup_auth(app: Sanic, settings: Settings) -> None:

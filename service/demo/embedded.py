@@ -53,6 +53,14 @@ class BackgroundApi:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="demo-api", daemon=True)
 
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    def run(self, coroutine, timeout: float = 30):
+        """Run `coroutine` on the API's event loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
     def start(self, timeout: float = 30) -> None:
         self._thread.start()
         if not self._started.wait(timeout):

@@ -68,6 +68,8 @@ def transition(
 
     if target is ScanState.FAILED:
         values.setdefault("last_error", reason)
+    if target is ScanState.REPORT_READY:
+        values.setdefault("last_error", None)  # a retried error no longer describes the scan
     if target in (ScanState.FAILED, ScanState.REPORT_READY):
         values.setdefault("registry_credentials", None)
 
@@ -100,15 +102,19 @@ def record_progress(session: Session, scan_id: uuid.UUID, state: ScanState, **va
 
 
 def insert_findings(session: Session, scan_id: uuid.UUID, findings: Iterable[Mapping[str, Any]]) -> int:
-    """Store a report's findings; a second call for the same scan adds nothing."""
+    """Store a report's findings and return how many rows were added.
+
+    A second call for the same scan adds nothing and returns 0.
+    """
     rows = [{"scan_id": scan_id, **finding} for finding in findings]
     if not rows:
         return 0
-    statement = pg_insert(Finding).on_conflict_do_nothing(
-        index_elements=["scan_id", "vulnerability_id", "package", "version"]
+    statement = (
+        pg_insert(Finding)
+        .on_conflict_do_nothing(index_elements=["scan_id", "vulnerability_id", "package", "version"])
+        .returning(Finding.id)
     )
-    session.execute(statement, rows)
-    return len(rows)
+    return len(session.execute(statement, rows).all())
 
 
 def claim_registry_lease(session: Session, registry_host: str, scan_id: uuid.UUID, ttl: timedelta) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -53,19 +54,7 @@ class BackendScanner:
     # --- start: register credentials and queue the image -------------------------------
 
     def start(self, scan_id: uuid.UUID) -> Followup | None:
-        scan = self._load(scan_id, ScanState.SUBMITTED)
-        if scan is None:
-            return None
-        try:
-            return self._start(scan)
-        except TransientError as exc:
-            return self._retry_later(scan, ScanState.SUBMITTED, "start", exc)
-        except ScanFailed as exc:
-            self.fail(scan.id, ScanState.SUBMITTED, str(exc))
-            return None
-        except TransitionConflict:
-            logger.info("another worker moved the scan on first; this start step stops here")
-            return None
+        return self._run_step(scan_id, ScanState.SUBMITTED, "start", self._start)
 
     def _start(self, scan: Scan) -> Followup | None:
         host = registry_host(scan.registry_url)
@@ -122,19 +111,7 @@ class BackendScanner:
     # --- poll: follow the analysis and store the report -----------------------------------
 
     def poll(self, scan_id: uuid.UUID) -> Followup | None:
-        scan = self._load(scan_id, ScanState.SCANNING)
-        if scan is None:
-            return None
-        try:
-            return self._poll(scan)
-        except TransientError as exc:
-            return self._retry_later(scan, ScanState.SCANNING, "poll", exc)
-        except ScanFailed as exc:
-            self.fail(scan.id, ScanState.SCANNING, str(exc))
-            return None
-        except TransitionConflict:
-            logger.info("another worker moved the scan on first; this poll step stops here")
-            return None
+        return self._run_step(scan_id, ScanState.SCANNING, "poll", self._poll)
 
     def _poll(self, scan: Scan) -> Followup | None:
         status = self._client.analysis_status(scan.digest)
@@ -142,7 +119,7 @@ class BackendScanner:
             try:
                 self._store_report(scan, status)
             except ImageNotAnalyzed as exc:
-                status = exc.status  # the vulnerability call disagrees; go by what it says
+                status = exc.status  # the vulnerability call disagrees, and its answer is the newer one
             else:
                 return None
 
@@ -198,6 +175,28 @@ class BackendScanner:
         return datetime.now(UTC) - started > timedelta(seconds=self._settings.not_found_grace)
 
     # --- shared ---------------------------------------------------------------------------
+
+    def _run_step(
+        self,
+        scan_id: uuid.UUID,
+        expected: ScanState,
+        step: Literal["start", "poll"],
+        body: Callable[[Scan], Followup | None],
+    ) -> Followup | None:
+        """Run `body` on the scan if it is still in `expected`, turning errors into outcomes."""
+        scan = self._load(scan_id, expected)
+        if scan is None:
+            return None
+        try:
+            return body(scan)
+        except TransientError as exc:
+            return self._retry_later(scan, expected, step, exc)
+        except ScanFailed as exc:
+            self.fail(scan.id, expected, str(exc))
+            return None
+        except TransitionConflict:
+            logger.info("another worker moved the scan on first; this %s step stops here", step)
+            return None
 
     def fail(self, scan_id: uuid.UUID, source: ScanState, reason: str) -> bool:
         """Move a scan to `failed` with `reason`; returns False if it had already moved on."""

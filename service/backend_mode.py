@@ -1,7 +1,7 @@
 """The steps of a backend-mode scan: Sysdig Secure's backend pulls and analyses the image.
 
 Each step re-reads the scan row, does one piece of work, makes at most one guarded
-transition and says which step should run next. Steps are safe to run twice: a step that
+transition and returns the step that should run next. Steps are safe to run twice: a step that
 finds its scan in another state returns without doing anything.
 """
 

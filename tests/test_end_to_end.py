@@ -58,6 +58,7 @@ class Stack:
         self.worker = worker
         self.base_url = base_url
         self.secrets: list[str] = [SECURE_TOKEN]
+        self.retired_logs: list[str] = []  # output of processes a test replaced
 
     def harbor(self) -> HarborClient:
         return HarborClient(self.base_url, first_poll_delay=0.2)
@@ -192,6 +193,7 @@ def test_scan_survives_worker_restart(stack):
     stack.secrets += [password]
     harbor = stack.harbor()
     stack.worker.kill()
+    stack.retired_logs.append(stack.worker.output())
     scan_id = harbor.submit(scan_request(random_digest(), user, password))
 
     # The message waits in RabbitMQ while no worker runs; a new worker picks it up.
@@ -201,6 +203,20 @@ def test_scan_survives_worker_restart(stack):
     report = harbor.wait_for_report(scan_id, REPORT_V1_1, max_wait=60)
 
     assert report["vulnerabilities"]
+
+
+def test_report_survives_api_restart(stack):
+    user, password = robot(7)
+    stack.secrets += [password]
+    scan_id, reports = stack.harbor().scan(scan_request(random_digest(), user, password), max_wait=60)
+    port = int(stack.base_url.rsplit(":", 1)[1])
+    stack.api.stop()
+    stack.retired_logs.append(stack.api.output())
+    stack.api = start_api(stack.environ, port)
+    response = httpx.get(f"{stack.base_url}/api/v1/scan/{scan_id}/report", headers={"Accept": REPORT_V1_1})
+
+    assert response.status_code == 200
+    assert response.json() == reports[REPORT_V1_1]
 
 
 def test_oversized_request_gets_413_envelope(stack):
@@ -226,7 +242,7 @@ def test_metadata_shows_feed_time_from_sysdig(stack):
 
 def test_logs_contain_no_secrets(stack):
     # Runs last in this module: by now every scan above has logged at DEBUG.
-    logs = stack.api.output() + stack.worker.output()
+    logs = "".join(stack.retired_logs) + stack.api.output() + stack.worker.output()
 
     assert "scan_id=" in logs
     for secret in stack.secrets:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ class SecureSettings:
 
 @dataclass(frozen=True)
 class InlineSettings:
-    """Where inline scans run as Kubernetes Jobs."""
+    """Location of inline scans, which run as Kubernetes Jobs."""
 
     namespace: str
     configmap_name: str | None
@@ -127,7 +128,7 @@ class Settings:
             rabbitmq_url=env.optional("RABBITMQ_URL") or DEFAULT_RABBITMQ_URL,
             credentials_keys=_credentials_keys(env),
             inline=inline,
-            api_keys=tuple(k for k in (env.optional("SCANNER_API_KEYS") or "").split(",") if k.strip()),
+            api_keys=tuple(key.strip() for key in (env.optional("SCANNER_API_KEYS") or "").split(",") if key.strip()),
             refresh_after=clamp_refresh_after(int(env.number("REFRESH_AFTER_SECONDS", 5))),
             scan_deadline=env.number("SCAN_DEADLINE_SECONDS", 1800.0, minimum=1),
             not_found_grace=env.number("NOT_FOUND_GRACE_SECONDS", 120.0, minimum=0),
@@ -191,6 +192,8 @@ class _Env:
             value = float(raw)
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}={raw!r} is not a finite number")
         if minimum is not None and value < minimum:
             raise ConfigError(f"{name}={raw!r} is below the minimum {minimum:g}")
         return value

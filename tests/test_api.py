@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -294,6 +295,7 @@ BAD_REQUESTS = [
     ("json array", b"[]", 400, "JSON object"),
     ("json string", b'"scan"', 400, "JSON object"),
     ("deep nesting", b"[" * 100_000, 400, "nested"),
+    ("huge integer", b'{"artifact": {"size": ' + b"9" * 5000 + b"}}", 400, "cannot be parsed"),
     ("missing registry", scan_request(registry=DELETE), 422, "registry is missing"),
     ("registry not object", scan_request(registry="https://x"), 422, "registry must be an object"),
     ("missing registry url", scan_request(registry__url=DELETE), 422, "registry.url is missing"),
@@ -302,6 +304,11 @@ BAD_REQUESTS = [
     ("registry url ftp", scan_request(registry__url="ftp://harbor.example.com"), 422, "registry.url"),
     ("registry url userinfo", scan_request(registry__url="https://u:p@harbor.example.com"), 422, "user info"),
     ("registry url bad port", scan_request(registry__url="https://harbor.example.com:99999"), 422, "port"),
+    ("registry url nul", scan_request(registry__url="https://harbor\u0000.example.com"), 422, "control characters"),
+    ("registry url broken ipv6", scan_request(registry__url="https://[::1"), 422, "not a valid URL"),
+    ("registry url too long", scan_request(registry__url="https://harbor.example.com/" + "a" * 3000), 422, "at most"),
+    ("registry url non-ascii", scan_request(registry__url="https://h\u00e4rbor.example.com"), 422, "punycode"),
+    ("authorization bearer", scan_request(registry__authorization="Bearer eyJhbGciOi"), 422, "Basic robot credentials"),
     ("authorization number", scan_request(registry__authorization=7), 422, "registry.authorization must be a string"),
     ("authorization scheme", scan_request(registry__authorization="Digest abc"), 422, "registry.authorization"),
     ("authorization bad base64", scan_request(registry__authorization="Basic !!!"), 422, "registry.authorization"),
@@ -317,6 +324,8 @@ BAD_REQUESTS = [
     ("digest md5", scan_request(artifact__digest="md5:" + "a" * 32), 422, "artifact.digest"),
     ("digest number", scan_request(artifact__digest=12), 422, "artifact.digest must be a string"),
     ("tag with slash", scan_request(artifact__tag="a/b"), 422, "artifact.tag"),
+    ("tag non-ascii", scan_request(artifact__tag="\u00fcn\u00efc\u00f8de"), 422, "artifact.tag"),
+    ("repository with nul", scan_request(artifact__repository="library/alpine\u0000"), 422, "control characters"),
     ("tag boolean", scan_request(artifact__tag=True), 422, "artifact.tag must be a string"),
     ("missing mime type", scan_request(artifact__mime_type=DELETE), 422, "artifact.mime_type is missing"),
     ("image index", scan_request(artifact__mime_type="application/vnd.oci.image.index.v1+json"), 501, "not scanned"),
@@ -490,7 +499,10 @@ async def test_overdue_scan_is_500_before_the_sweeper_runs(harness):
     assert "did not finish" in response.json["error"]["message"]
 
 
-@pytest.mark.parametrize("scan_id", [str(uuid.uuid4()), "not-a-uuid", "1234", "%00", "a" * 300])
+@pytest.mark.parametrize(
+    "scan_id",
+    [str(uuid.uuid4()), "not-a-uuid", "1234", "%00", "a" * 300, uuid.uuid4().hex, f"urn:uuid:{uuid.uuid4()}"],
+)
 async def test_unknown_or_malformed_scan_id_is_404(harness, scan_id):
     response = await harness.get_report(scan_id)
 
@@ -547,3 +559,75 @@ async def test_api_key_is_required_when_configured(make_app):
     assert by_header.status == 200
     assert by_bearer.status == 200
     assert probe.status == 200
+
+
+async def test_report_id_in_other_forms_is_404(harness):
+    scan_id = await _ready_scan(harness)
+
+    for form in (scan_id.replace("-", ""), f"urn:uuid:{scan_id}", "{" + scan_id + "}"):
+        response = await harness.get_report(form)
+        assert response.status == 404, form
+
+    assert (await harness.get_report(scan_id.upper())).status == 200
+
+
+@pytest.mark.parametrize(
+    "accept,expected",
+    [
+        (f"{REPORT_V1_0};q=0.1, {REPORT_V1_1};q=0.9", REPORT_V1_1),
+        (f"{REPORT_V1_1}, {REPORT_V1_0}", REPORT_V1_1),
+        (f"{REPORT_V1_0}, {REPORT_V1_1}", REPORT_V1_0),
+        (f"text/html, {REPORT_V1_0};q=0.5", REPORT_V1_0),
+        ("*/*;q=0.2", REPORT_V1_1),
+    ],
+)
+async def test_report_type_negotiation(harness, accept, expected):
+    scan_id = await _ready_scan(harness)
+
+    response = await harness.get_report(scan_id, accept=accept)
+
+    assert response.status == 200
+    assert response.headers["content-type"] == expected
+
+
+@pytest.mark.parametrize("accept", [f"{REPORT_V1_1}; q=0", "*/*;q=0", f"{REPORT_V1_1};q=abc"])
+async def test_report_type_excluded_by_q_is_501(harness, accept):
+    scan_id = await _ready_scan(harness)
+
+    response = await harness.get_report(scan_id, accept=accept)
+
+    assert response.status == 501
+
+
+async def test_slow_broker_does_not_delay_the_202(make_app, clean_database):
+    release = threading.Event()
+    finished = threading.Event()
+
+    def stuck_publish(scan_id: str) -> None:
+        release.wait(30)
+        finished.set()
+
+    harness = Harness(make_app(stuck_publish), [], clean_database)
+    try:
+        response = await harness.post_scan(scan_request())
+        publish_finished_first = finished.is_set()
+    finally:
+        release.set()
+
+    assert response.status == 202
+    assert publish_finished_first is False
+    assert harness.sql("SELECT state FROM scans") == [("submitted",)]
+
+
+async def test_unreachable_database_gets_clear_500(make_app):
+    served = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none")
+    harness = Harness(served, [], "")
+
+    post = await harness.post_scan(scan_request())
+    report = await harness.get_report(str(uuid.uuid4()))
+    _, metadata = await served.get("/api/v1/metadata")
+
+    assert post.status == 500
+    assert "cannot reach its database" in post.json["error"]["message"]
+    assert report.status == 500
+    assert metadata.status == 200

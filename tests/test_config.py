@@ -51,6 +51,9 @@ def test_missing_required_setting_is_named(missing, fragment):
         ("SECURE_SCANNING_API", "v2", "use one of"),
         ("SECURE_CA_BUNDLE", "/nonexistent/ca.pem", "not a readable file"),
         ("LOG_LEVEL", "LOUD", "use one of"),
+        ("REFRESH_AFTER_SECONDS", "nan", "not a finite number"),
+        ("WORKER_THREADS", "inf", "not a finite number"),
+        ("SCAN_DEADLINE_SECONDS", "NaN", "not a finite number"),
     ],
 )
 def test_invalid_setting_is_named(name, value, fragment):
@@ -110,3 +113,9 @@ def test_worker_process_applies_size_settings():
     assert argv[argv.index("--threads") + 1] == "5"
     assert environ["dramatiq_queue_prefetch"] == "7"
     assert environ["PATH"] == "/usr/bin"
+
+
+def test_api_keys_are_trimmed():
+    settings = Settings.from_env({**MINIMAL, "SCANNER_API_KEYS": "key-one, key-two ,,"})
+
+    assert settings.api_keys == ("key-one", "key-two")

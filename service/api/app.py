@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.api import responses, routes
 from service.api.metadata import MetadataCache
@@ -23,6 +24,9 @@ from service.persistence.engine import async_sessions, create_api_engine
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_SECONDS = 2.0
+# Harbor gives POST /scan 5 s in all. A publish that takes longer is abandoned: the row is
+# stored, and the sweeper starts the scan.
+PUBLISH_TIMEOUT_SECONDS = 2.0
 MAX_REQUEST_BYTES = 1024 * 1024  # a scan request is well under 2 KiB
 
 Publish = Callable[[str], None]
@@ -78,7 +82,8 @@ def setup_broker(app: Sanic, publish: Publish, broker_ready: BrokerCheck) -> Non
     executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="publish")
 
     async def publish_scan(scan_id: str) -> None:
-        await asyncio.get_running_loop().run_in_executor(executor, publish, scan_id)
+        publishing = asyncio.get_running_loop().run_in_executor(executor, publish, scan_id)
+        await asyncio.wait_for(publishing, PUBLISH_TIMEOUT_SECONDS)
 
     async def broker_is_ready() -> bool:
         loop = asyncio.get_running_loop()
@@ -162,4 +167,8 @@ def _matches_any(presented: bytes, keys: list[bytes]) -> bool:
 def setup_errors(app: Sanic) -> None:
     app.error_handler.add(ClientError, responses.handle_client_error)
     app.error_handler.add(SanicException, responses.handle_sanic_error)
+    # Connection failures reach the handlers as SQLAlchemy errors or, while connecting,
+    # as OSError and timeouts from asyncpg.
+    for database_error in (SQLAlchemyError, OSError, asyncio.TimeoutError):
+        app.error_handler.add(database_error, responses.handle_database_error)
     app.error_handler.add(Exception, responses.handle_unexpected_error)

@@ -37,16 +37,35 @@ _SERVED = {normalise(media_type): media_type for media_type in SERVED_REPORT_TYP
 def choose_report_type(accept: str | None) -> str | None:
     """Pick the report media type for an `Accept` header value.
 
-    A missing or empty header, or one allowing anything, gets the 1.1 report. Returns None
-    when none of the listed types is served.
+    A missing or empty header, or one allowing anything, gets the 1.1 report. Among served
+    types the highest `q` wins, then the earliest listed; `q=0` excludes a type. Returns
+    None when none of the listed types is served.
     """
     if accept is None or not accept.strip():
         return VULNERABILITY_REPORT_V1_1
 
-    for media_range in accept.split(","):
+    candidates: list[tuple[float, int, str]] = []
+    for position, media_range in enumerate(accept.split(",")):
         normalised = normalise(media_range)
+        quality = _quality(media_range)
+        if quality <= 0:
+            continue
         if normalised in ("*/*", "application/*"):
-            return VULNERABILITY_REPORT_V1_1
-        if normalised in _SERVED:
-            return _SERVED[normalised]
-    return None
+            candidates.append((quality, position, VULNERABILITY_REPORT_V1_1))
+        elif normalised in _SERVED:
+            candidates.append((quality, position, _SERVED[normalised]))
+
+    if not candidates:
+        return None
+    return max(candidates, key=lambda candidate: (candidate[0], -candidate[1]))[2]
+
+
+def _quality(media_range: str) -> float:
+    for parameter in media_range.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return min(max(float(value.strip()), 0.0), 1.0)
+            except ValueError:
+                return 0.0  # an unreadable weight makes the range unusable
+    return 1.0

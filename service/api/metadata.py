@@ -36,6 +36,7 @@ class MetadataCache:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._refresh_failing = False
         self.database_updated_at: datetime | None = None
 
     def document(self) -> dict[str, Any]:
@@ -63,8 +64,14 @@ class MetadataCache:
                     read_database_updated_at(session, LEGACY_SCANNING_BACKEND), REFRESH_TIMEOUT_SECONDS
                 )
         except Exception as exc:  # the database may be down, and metadata must still be served
-            logger.warning("could not refresh the vulnerability database time: %s", type(exc).__name__)
+            if not self._refresh_failing:  # once per outage, not every few seconds
+                logger.warning("could not refresh the vulnerability database time: %s", type(exc).__name__)
+            self._refresh_failing = True
             return
+
+        if self._refresh_failing:
+            logger.info("vulnerability database time readable again")
+        self._refresh_failing = False
         if updated_at is not None:
             self.database_updated_at = updated_at
 

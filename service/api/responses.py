@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from sanic import HTTPResponse, Request
-from sanic.exceptions import SanicException
+from sanic.exceptions import SanicException, ServiceUnavailable
 
 from service.api import media
 from service.errors import ClientError
@@ -37,10 +37,20 @@ def handle_client_error(request: Request, exc: ClientError) -> HTTPResponse:
 def handle_sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
     """Put Sanic's own errors (404 route, 405, 413, ...) in the envelope, quietly."""
     status = getattr(exc, "status_code", 500) or 500
+    if isinstance(exc, ServiceUnavailable):
+        # Sanic's response timeout, typically a client that sent less body than announced.
+        logger.warning("request %s %s timed out: %s", request.method, request.path, exc)
+        return error_response(status, "request timed out before the adapter could answer it")
     if status >= 500:
         logger.error("request %s %s failed: %s", request.method, request.path, exc, exc_info=exc)
         return error_response(status, "internal error; see the adapter's log")
     return error_response(status, str(exc) or "request rejected", getattr(exc, "headers", None))
+
+
+def handle_database_error(request: Request, exc: Exception) -> HTTPResponse:
+    """Tell Harbor the database is out of reach; the outage is logged without a traceback."""
+    logger.error("request %s %s failed: database unavailable (%s)", request.method, request.path, type(exc).__name__)
+    return error_response(500, "the adapter cannot reach its database; nothing was changed, try again later")
 
 
 def handle_unexpected_error(request: Request, exc: Exception) -> HTTPResponse:

@@ -106,10 +106,14 @@ def _report_response(app: Sanic, scan: Scan, media_type: str) -> HTTPResponse:
 
 
 def _parse_scan_id(raw: str) -> uuid.UUID:
+    """Accept only the id form POST /scan returns (36 characters, hyphenated), in any case."""
     try:
-        return uuid.UUID(raw)
+        scan_id = uuid.UUID(raw)
     except ValueError:
-        raise ClientError(404, f"scan {raw[:100]!r} not found: scan ids are UUIDs returned by POST /api/v1/scan") from None
+        scan_id = None
+    if scan_id is None or str(scan_id) != raw.lower():
+        raise ClientError(404, f"scan {raw[:100]!r} not found: scan ids are UUIDs returned by POST /api/v1/scan")
+    return scan_id
 
 
 async def probe_healthy(request: Request) -> HTTPResponse:

@@ -15,9 +15,10 @@ from service.errors import ClientError
 # Docker distribution reference grammar for repository paths.
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 _MAX_REPOSITORY_LENGTH = 255
+_MAX_URL_LENGTH = 2048
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def parse_scan_request(body: bytes) -> ScanRequest:
     """Parse a POST /scan body, raising ClientError with Harbor's status on bad input.
 
     400: the body is not a JSON object. 422: a field is missing or invalid (the message
-    names it). 501: the request asks for something this scanner does not produce.
+    names it). 501: the request is for something this scanner does not produce.
     """
     document = _load_json_object(body)
 
@@ -73,6 +74,8 @@ def _load_json_object(body: bytes) -> dict[str, Any]:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ClientError(400, f"request body is not valid JSON: {exc}") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit limit
+        raise ClientError(400, f"request body cannot be parsed: {exc}") from None
     except RecursionError:
         raise ClientError(400, "request body is nested too deeply to be a scan request") from None
     if not isinstance(document, dict):
@@ -98,12 +101,21 @@ def _string(parent: dict[str, Any], path: str, required: bool = True) -> str | N
         return None
     if not isinstance(value, str):
         raise ClientError(422, f"{path} must be a string, got {_json_type(value)}")
+    if any(ord(character) < 0x20 or character == "\x7f" for character in value):
+        raise ClientError(422, f"{path} must not contain control characters such as NUL")
     return value
 
 
 def _registry_url(registry: dict[str, Any]) -> str:
     url = _string(registry, "registry.url") or ""
-    parts = urlsplit(url)
+    if len(url) > _MAX_URL_LENGTH or not url.isascii():
+        raise ClientError(
+            422, f"registry.url must be ASCII and at most {_MAX_URL_LENGTH} characters (use the punycode form of the host)"
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ClientError(422, f"registry.url {url[:200]!r} is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ClientError(422, f"registry.url {url!r} must be an http:// or https:// URL with a host")
     if parts.username or parts.password or parts.query or parts.fragment:
@@ -122,6 +134,12 @@ def _authorization(registry: dict[str, Any]) -> str:
     except ValueError as exc:
         # The value is a credential: name the field, never echo it.
         raise ClientError(422, f"registry.authorization {exc}") from None
+    if authorization[:7].lower() == "bearer ":
+        raise ClientError(
+            422,
+            "registry.authorization is a Bearer token, but Sysdig Secure pulls with a user name and "
+            "password; send Harbor's default Basic robot credentials",
+        )
     return authorization
 
 

@@ -1,7 +1,7 @@
 """Shared fixtures: a real PostgreSQL database built by the migrations, and RabbitMQ.
 
 DATABASE_URL and RABBITMQ_URL pick the servers. When DATABASE_URL is unset and no
-PostgreSQL answers on 127.0.0.1:5432, an embedded server (pgserver) is started instead.
+PostgreSQL accepts connections on 127.0.0.1:5432, an embedded server (pgserver) is started instead.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ TEST_QUEUE = f"harbor-scans-test-{uuid.uuid4().hex[:8]}"
 os.environ.setdefault("BROKER_QUEUE_NAME", TEST_QUEUE)
 
 
-def _answers(conninfo: str) -> bool:
+def _accepts_connections(conninfo: str) -> bool:
     try:
         with psycopg.connect(conninfo, connect_timeout=3):
             return True
@@ -41,12 +41,12 @@ def postgres_server_url() -> Iterator[str]:
     configured = os.environ.get("DATABASE_URL")
     if configured:
         admin = make_url(configured).set(database="postgres").render_as_string(hide_password=False)
-        if not _answers(admin):
+        if not _accepts_connections(admin):
             pytest.fail(f"DATABASE_URL is set but its server does not answer; start it or unset DATABASE_URL")
         yield admin
         return
 
-    if _answers(LOCAL_POSTGRES):
+    if _accepts_connections(LOCAL_POSTGRES):
         yield LOCAL_POSTGRES
         return
 

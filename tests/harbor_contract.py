@@ -50,7 +50,7 @@ def validate_response(route: str, method: str, status: int, content_type: str | 
 
 
 def check_harbor_metadata_rules(metadata: dict[str, Any]) -> None:
-    """Apply the checks Harbor runs on every metadata answer before it accepts a scanner."""
+    """Apply the checks Harbor runs on every metadata response before it accepts a scanner."""
     scanner = metadata["scanner"]
     for key in ("name", "vendor", "version"):
         assert scanner.get(key), f"scanner.{key} is empty"

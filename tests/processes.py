@@ -27,8 +27,8 @@ class ServiceProcess:
 
     def __init__(self, name: str, argv: list[str], environ: dict[str, str]) -> None:
         self.name = name
-        self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
-        self._log = self.log_path.open("wb")
+        self._log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
+        self.log_path = Path(self._log.name)
         self.process = subprocess.Popen(
             argv,
             cwd=REPOSITORY_ROOT,

@@ -454,7 +454,7 @@ async def test_report_served_again_on_second_get(harness):
     assert first.json == second.json
 
 
-async def test_report_1_0_on_request_without_1_1_fields(harness):
+async def test_report_1_0_omits_1_1_fields(harness):
     scan_id = await _ready_scan(harness)
 
     response = await harness.get_report(scan_id, accept=REPORT_V1_0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import dramatiq
@@ -54,38 +54,40 @@ def refresh_vulnerability_database(rt: Runtime) -> None:
 
 
 class Maintenance(dramatiq.Middleware):
-    """Runs `sweep` and `refresh_vulnerability_database` on a thread beside the worker."""
+    """Runs `sweep` and `refresh_vulnerability_database` on threads beside the worker.
+
+    Each task has its own thread, so a Sysdig call that hangs cannot hold up the sweeper.
+    """
 
     def __init__(self) -> None:
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
-        self._thread.start()
+        rt = runtime()
+        self._threads = [
+            self._start(sweep, rt, rt.settings.worker.sweep_interval),
+            self._start(refresh_vulnerability_database, rt, rt.settings.worker.feeds_refresh_interval),
+        ]
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         process_runtime.close()
 
-    def _run(self) -> None:
-        rt = runtime()
-        next_feeds_refresh = 0.0
-        while not self._stop.is_set():
-            if time.monotonic() >= next_feeds_refresh:
-                self._guarded(refresh_vulnerability_database, rt)
-                next_feeds_refresh = time.monotonic() + rt.settings.worker.feeds_refresh_interval
-            self._guarded(sweep, rt)
-            self._stop.wait(rt.settings.worker.sweep_interval)
+    def _start(self, task: Callable[[Runtime], object], rt: Runtime, interval: float) -> threading.Thread:
+        thread = threading.Thread(target=self._repeat, args=(task, rt, interval), name=task.__name__, daemon=True)
+        thread.start()
+        return thread
 
-    @staticmethod
-    def _guarded(task, rt: Runtime) -> None:
-        try:
-            task(rt)
-        except Exception:  # the loop must outlive a database outage; the next round retries
-            logger.exception("maintenance task %s failed", task.__name__)
+    def _repeat(self, task: Callable[[Runtime], object], rt: Runtime, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                task(rt)
+            except Exception:  # the loop must outlive a database outage; the next round retries
+                logger.exception("maintenance task %s failed", task.__name__)
+            self._stop.wait(interval)

@@ -200,3 +200,39 @@ def test_refresh_picks_up_newer_feed_time(runtime, double):
     refresh_vulnerability_database(runtime)
 
     assert stored_database_time(runtime) == newer
+
+
+def test_hung_feeds_call_does_not_stop_sweeper(make_settings, double, broker, monkeypatch):
+    import time
+
+    import actors.maintenance
+    from actors.maintenance import Maintenance
+
+    settings = make_settings(
+        SECURE_URL=double.url,
+        SECURE_API_TOKEN=SYSDIG_TOKEN,
+        SECURE_READ_TIMEOUT="30",
+        SWEEP_INTERVAL_SECONDS="0.1",
+        STALL_THRESHOLD_SECONDS=str(STALL_THRESHOLD_SECONDS),
+    )
+    engine = create_sync_engine(settings.database_url)
+    sessions = sync_sessions(engine)
+    client = SecureClient(settings.secure)
+    rt = Runtime(settings, engine, sessions, client, BackendScanner(settings, sessions, client, CredentialsCipher(settings.credentials_keys)))
+    monkeypatch.setattr(actors.maintenance, "runtime", lambda: rt)
+    double.inject("feeds", status=200, delay=8)  # longer than the wait below
+    scan_id = store(rt, authorization="", updated_at=datetime.now(UTC) - LONG_AGO)
+    maintenance = Maintenance()
+
+    maintenance.after_worker_boot(broker, None)
+    try:
+        for _ in range(30):  # up to 3 s
+            if sent_messages(broker):
+                break
+            time.sleep(0.1)
+        messages = sent_messages(broker)
+    finally:
+        maintenance.before_worker_shutdown(broker, None)
+        rt.close()
+
+    assert [list(message.args) for message in messages] == [[str(scan_id)]]

@@ -51,10 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _checked_settings() -> Settings:
-    settings = Settings.from_env()
-    if settings.inline_scanning:
+    if os.environ.get("INLINE_SCANNING", "").strip().lower() in ("1", "true", "yes", "on"):
         raise ConfigError("INLINE_SCANNING=true is not supported by this version yet; unset it to scan in backend mode")
-    return settings
+    return Settings.from_env()
 
 
 def serve_command(args: argparse.Namespace) -> int:

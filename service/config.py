@@ -13,6 +13,9 @@ from service.errors import ConfigError
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/harbor_scanner"
 DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
+# A week: Harbor stops polling after its maximum job duration (24 h by default) anyway.
+MAX_SCAN_DEADLINE_SECONDS = 7 * 24 * 3600
+
 # Harbor parses Refresh-After as a signed 8-bit integer; 128 and above silently become 5 s.
 REFRESH_AFTER_MIN = 1
 REFRESH_AFTER_MAX = 127
@@ -95,7 +98,7 @@ class Settings:
             read_timeout=env.number("SECURE_READ_TIMEOUT", 30.0, minimum=0.1),
             scanning_api=env.choice("SECURE_SCANNING_API", ("results", "anchore"), "results"),
             registry_verify_tls=env.boolean("REGISTRY_VERIFY_TLS", True),
-            max_attempts=int(env.number("SECURE_MAX_ATTEMPTS", 4, minimum=1)),
+            max_attempts=env.integer("SECURE_MAX_ATTEMPTS", 4, minimum=1, maximum=20),
             max_retry_wait=env.number("SECURE_MAX_RETRY_WAIT", 30.0, minimum=0),
         )
         if secure.ca_bundle and not os.path.isfile(secure.ca_bundle):
@@ -109,11 +112,11 @@ class Settings:
                 secret_name=env.required("SECRET_NAME", "the Secret that holds the Sysdig API token for scan Jobs"),
             )
 
-        threads = int(env.number("WORKER_THREADS", 8, minimum=1))
+        threads = env.integer("WORKER_THREADS", 8, minimum=1, maximum=1024)
         worker = WorkerSettings(
-            processes=int(env.number("WORKER_PROCESSES", 2, minimum=1)),
+            processes=env.integer("WORKER_PROCESSES", 2, minimum=1, maximum=256),
             threads=threads,
-            prefetch=int(env.number("WORKER_PREFETCH", threads * 2, minimum=1)),
+            prefetch=env.integer("WORKER_PREFETCH", threads * 2, minimum=1, maximum=65535),
             poll_initial_delay=env.number("POLL_INITIAL_DELAY_SECONDS", 5.0, minimum=0.1),
             poll_max_delay=env.number("POLL_MAX_DELAY_SECONDS", 60.0, minimum=0.1),
             sweep_interval=env.number("SWEEP_INTERVAL_SECONDS", 60.0, minimum=0.1),
@@ -124,13 +127,13 @@ class Settings:
 
         return cls(
             secure=secure,
-            database_url=env.optional("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            rabbitmq_url=env.optional("RABBITMQ_URL") or DEFAULT_RABBITMQ_URL,
+            database_url=_database_url(env),
+            rabbitmq_url=_rabbitmq_url(env),
             credentials_keys=_credentials_keys(env),
             inline=inline,
-            api_keys=tuple(key.strip() for key in (env.optional("SCANNER_API_KEYS") or "").split(",") if key.strip()),
-            refresh_after=clamp_refresh_after(int(env.number("REFRESH_AFTER_SECONDS", 5))),
-            scan_deadline=env.number("SCAN_DEADLINE_SECONDS", 1800.0, minimum=1),
+            api_keys=_api_keys(env),
+            refresh_after=clamp_refresh_after(env.integer("REFRESH_AFTER_SECONDS", 5, minimum=-1000, maximum=1000)),
+            scan_deadline=env.number("SCAN_DEADLINE_SECONDS", 1800.0, minimum=1, maximum=MAX_SCAN_DEADLINE_SECONDS),
             not_found_grace=env.number("NOT_FOUND_GRACE_SECONDS", 120.0, minimum=0),
             worker=worker,
             log_level=env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True),
@@ -149,12 +152,47 @@ def _secure_url(value: str) -> str:
 
 
 def _credentials_keys(env: _Env) -> tuple[str, ...]:
+    from service.credentials import CredentialsCipher
+
     raw = env.required(
         "REGISTRY_CREDENTIALS_KEY",
         "a Fernet key that encrypts Harbor's registry credentials at rest; generate one with "
         "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`",
     )
-    return tuple(key.strip() for key in raw.split(",") if key.strip())
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    CredentialsCipher(keys)  # raises ConfigError naming the variable when a key is invalid
+    return keys
+
+
+def _database_url(env: _Env) -> str:
+    from service.persistence.engine import sync_database_url
+
+    url = env.optional("DATABASE_URL") or DEFAULT_DATABASE_URL
+    sync_database_url(url)  # raises ConfigError for a URL that is not postgresql://
+    return url
+
+
+def _rabbitmq_url(env: _Env) -> str:
+    import pika
+
+    url = env.optional("RABBITMQ_URL") or DEFAULT_RABBITMQ_URL
+    if not url.startswith(("amqp://", "amqps://")):
+        raise ConfigError("RABBITMQ_URL must start with amqp:// or amqps://, e.g. amqp://USER:PASSWORD@HOST:5672/%2F")
+    try:
+        pika.URLParameters(url)
+    except Exception:  # pika raises assorted errors; the URL may hold a password, so it is not echoed
+        raise ConfigError("RABBITMQ_URL is not a valid AMQP URL; use amqp://USER:PASSWORD@HOST:5672/%2F") from None
+    return url
+
+
+def _api_keys(env: _Env) -> tuple[str, ...]:
+    raw = env.optional("SCANNER_API_KEYS")
+    if raw is None:
+        return ()
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    if not keys:
+        raise ConfigError("SCANNER_API_KEYS is set but lists no key; unset it or give comma-separated keys")
+    return keys
 
 
 class _Env:
@@ -184,7 +222,19 @@ class _Env:
             return False
         raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
 
-    def number(self, name: str, default: float, minimum: float | None = None) -> float:
+    def integer(self, name: str, default: int, minimum: int, maximum: int) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{name}={raw!r} is outside the allowed range {minimum}..{maximum}")
+        return value
+
+    def number(self, name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
         raw = self.optional(name)
         if raw is None:
             return default
@@ -196,6 +246,8 @@ class _Env:
             raise ConfigError(f"{name}={raw!r} is not a finite number")
         if minimum is not None and value < minimum:
             raise ConfigError(f"{name}={raw!r} is below the minimum {minimum:g}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name}={raw!r} is above the maximum {maximum:g}")
         return value
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str, upper: bool = False) -> str:

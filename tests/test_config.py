@@ -46,13 +46,20 @@ def test_missing_required_setting_is_named(missing, fragment):
     [
         ("SECURE_URL", "secure.sysdig.com", "must start with https://"),
         ("VERIFY_SSL", "maybe", "not a boolean"),
-        ("WORKER_THREADS", "many", "not a number"),
-        ("WORKER_THREADS", "0", "below the minimum"),
+        ("WORKER_THREADS", "many", "not a whole number"),
+        ("WORKER_THREADS", "0", "outside the allowed range"),
+        ("WORKER_PROCESSES", "2.7", "not a whole number"),
+        ("SCAN_DEADLINE_SECONDS", "1e12", "above the maximum"),
+        ("DATABASE_URL", "mysql://db/scans", "only postgresql://"),
+        ("RABBITMQ_URL", "notaurl", "amqp://"),
+        ("RABBITMQ_URL", "amqp://guest:pw@host:notaport/%2F", "not a valid AMQP URL"),
+        ("REGISTRY_CREDENTIALS_KEY", "notakey", "not a valid Fernet key"),
+        ("SCANNER_API_KEYS", " , ", "lists no key"),
         ("SECURE_SCANNING_API", "v2", "use one of"),
         ("SECURE_CA_BUNDLE", "/nonexistent/ca.pem", "not a readable file"),
         ("LOG_LEVEL", "LOUD", "use one of"),
-        ("REFRESH_AFTER_SECONDS", "nan", "not a finite number"),
-        ("WORKER_THREADS", "inf", "not a finite number"),
+        ("REFRESH_AFTER_SECONDS", "nan", "not a whole number"),
+        ("WORKER_THREADS", "inf", "not a whole number"),
         ("SCAN_DEADLINE_SECONDS", "NaN", "not a finite number"),
     ],
 )
@@ -119,3 +126,25 @@ def test_api_keys_are_trimmed():
     settings = Settings.from_env({**MINIMAL, "SCANNER_API_KEYS": "key-one, key-two ,,"})
 
     assert settings.api_keys == ("key-one", "key-two")
+
+
+def test_process_refuses_bad_database_url():
+    environ = {**os.environ, **MINIMAL, "DATABASE_URL": "mysql://db/scans"}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", "worker"], cwd=REPOSITORY_ROOT, env=environ, capture_output=True, timeout=60
+    )
+
+    assert result.returncode == 2
+    assert b"configuration error: DATABASE_URL" in result.stderr
+
+
+def test_inline_mode_is_reported_unsupported_first():
+    environ = {**os.environ, **MINIMAL, "INLINE_SCANNING": "true"}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", "serve"], cwd=REPOSITORY_ROOT, env=environ, capture_output=True, timeout=60
+    )
+
+    assert result.returncode == 2
+    assert b"INLINE_SCANNING=true is not supported" in result.stderr

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -239,7 +240,7 @@ class BackendScanner:
 
 def registry_host(registry_url: str) -> str:
     """`host[:port]` of a registry URL; Sysdig keys credentials and image names by it."""
-    return registry_url.split("://", 1)[-1].split("/", 1)[0]
+    return urlsplit(registry_url).netloc
 
 
 def _artifact(scan: Scan) -> dict[str, str]:

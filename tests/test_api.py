@@ -308,6 +308,10 @@ BAD_REQUESTS = [
     ("registry url broken ipv6", scan_request(registry__url="https://[::1"), 422, "not a valid URL"),
     ("registry url too long", scan_request(registry__url="https://harbor.example.com/" + "a" * 3000), 422, "at most"),
     ("registry url non-ascii", scan_request(registry__url="https://h\u00e4rbor.example.com"), 422, "punycode"),
+    ("registry url empty query", scan_request(registry__url="https://harbor.example.com?"), 422, "query"),
+    ("registry url empty fragment", scan_request(registry__url="https://harbor.example.com#"), 422, "fragment"),
+    ("registry url empty port", scan_request(registry__url="https://harbor.example.com:"), 422, "port"),
+    ("registry url blank", scan_request(registry__url="https://harbor .example.com"), 422, "blanks"),
     ("authorization bearer", scan_request(registry__authorization="Bearer eyJhbGciOi"), 422, "Basic robot credentials"),
     ("authorization number", scan_request(registry__authorization=7), 422, "registry.authorization must be a string"),
     ("authorization scheme", scan_request(registry__authorization="Digest abc"), 422, "registry.authorization"),
@@ -631,3 +635,19 @@ async def test_unreachable_database_gets_clear_500(make_app):
     assert "cannot reach its database" in post.json["error"]["message"]
     assert report.status == 500
     assert metadata.status == 200
+
+
+@pytest.mark.parametrize(
+    "sent,stored",
+    [
+        ("HTTPS://Harbor.Example.COM/", "https://harbor.example.com"),
+        ("https://harbor.example.com:8443/", "https://harbor.example.com:8443"),
+        ("http://core:8080", "http://core:8080"),
+        ("https://[::1]:5000", "https://[::1]:5000"),
+    ],
+)
+async def test_registry_url_is_stored_in_one_spelling(harness, sent, stored):
+    response = await harness.post_scan(scan_request(registry__url=sent))
+
+    assert response.status == 202
+    assert harness.sql("SELECT registry_url FROM scans") == [(stored,)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST_V1 = "application/vnd.oci.image.manifest.v1+json"
 SCANNABLE_MANIFEST_TYPES = (OCI_MANIFEST_V1, DOCKER_MANIFEST_V2)
@@ -65,7 +67,8 @@ def _quality(media_range: str) -> float:
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "q":
             try:
-                return min(max(float(value.strip()), 0.0), 1.0)
+                weight = float(value.strip())
             except ValueError:
                 return 0.0  # an unreadable weight makes the range unusable
+            return min(max(weight, 0.0), 1.0) if math.isfinite(weight) else 0.0
     return 1.0

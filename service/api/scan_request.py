@@ -74,8 +74,8 @@ def _load_json_object(body: bytes) -> dict[str, Any]:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ClientError(400, f"request body is not valid JSON: {exc}") from None
-    except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit limit
-        raise ClientError(400, f"request body cannot be parsed: {exc}") from None
+    except ValueError:  # an integer longer than Python's 4300-digit limit
+        raise ClientError(400, "request body cannot be parsed: it contains a number with too many digits") from None
     except RecursionError:
         raise ClientError(400, "request body is nested too deeply to be a scan request") from None
     if not isinstance(document, dict):
@@ -116,15 +116,22 @@ def _registry_url(registry: dict[str, Any]) -> str:
         parts = urlsplit(url)
     except ValueError as exc:
         raise ClientError(422, f"registry.url {url[:200]!r} is not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ClientError(422, f"registry.url {url!r} must be an http:// or https:// URL with a host")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ClientError(422, "registry.url must not contain user info, a query or a fragment")
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ClientError(422, f"registry.url {url[:200]!r} must be an http:// or https:// URL with a host")
+    if "@" in parts.netloc or "?" in url or "#" in url or any(character.isspace() for character in url):
+        raise ClientError(422, "registry.url must not contain user info, a query, a fragment or blanks")
     try:
-        parts.port  # noqa: B018 - raises ValueError for an out-of-range or non-numeric port
+        port = parts.port
     except ValueError:
-        raise ClientError(422, f"registry.url {url!r} has an invalid port") from None
-    return url.rstrip("/")
+        port = -1
+    if port == -1 or parts.netloc.endswith(":"):
+        raise ClientError(422, f"registry.url {url[:200]!r} has an invalid port")
+
+    # One spelling per registry: Sysdig keys credentials, and the adapter its leases, by host.
+    netloc = parts.hostname if port is None else f"{parts.hostname}:{port}"
+    if ":" in parts.hostname:
+        netloc = f"[{parts.hostname}]" if port is None else f"[{parts.hostname}]:{port}"
+    return f"{parts.scheme.lower()}://{netloc}{parts.path}".rstrip("/")
 
 
 def _authorization(registry: dict[str, Any]) -> str:

@@ -64,8 +64,10 @@ def setup_logging(level: str = "INFO") -> None:
     handler.addFilter(ScanContextFilter())
     root.addHandler(handler)
 
-    # pika logs every connection step at INFO; keep its warnings only.
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    # pika logs every connection step, and logs a connection that RabbitMQ dropped for missed
+    # heartbeats (an idle publisher) as ERROR with a traceback, although Dramatiq then
+    # reconnects and retries. Dramatiq logs the failures that remain.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     # httpx logs every request URL at INFO; the Sysdig client logs the calls that matter.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

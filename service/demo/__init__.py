@@ -30,6 +30,8 @@ DEMO_ROBOT = "robot$library+scanner-sysdig-demo"
 
 def run_demo() -> int:
     _make_test_double_importable()
+    # A queue of its own, so a demo pointed at a shared RabbitMQ never takes real scans' messages.
+    demo_queue = os.environ.setdefault("BROKER_QUEUE_NAME", f"harbor-scans-demo-{uuid.uuid4().hex[:8]}")
     from service.cli import upgrade_database
     from service.demo.embedded import embedded_postgres
 
@@ -47,7 +49,23 @@ def run_demo() -> int:
 
         _print_report(report)
         _print_transitions(database_url, scan_id)
+
+    if rabbitmq_url and demo_queue.startswith("harbor-scans-demo-"):
+        _delete_queues(rabbitmq_url, demo_queue)
     return 0
+
+
+def _delete_queues(rabbitmq_url: str, queue: str) -> None:
+    """Remove the demo's queue and the delay and dead-letter queues Dramatiq made beside it."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+    try:
+        channel = connection.channel()
+        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            channel.queue_delete(name)
+    finally:
+        connection.close()
 
 
 def _make_test_double_importable() -> None:

@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 @contextmanager
 def embedded_postgres() -> Iterator[str]:
     """Start a throw-away PostgreSQL from the pgserver package and yield its URL."""
+    # platformdirs, used by pgserver, warns on import when XDG_RUNTIME_DIR is unset (as for root).
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
         import pgserver
     except ImportError:
@@ -26,8 +28,6 @@ def embedded_postgres() -> Iterator[str]:
             "pip install 'harbor-scanner-sysdig[embedded]', or set DATABASE_URL to a running server"
         ) from None
 
-    # platformdirs (used by pgserver) warns when XDG_RUNTIME_DIR is unset, as it is for root.
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     data_dir = tempfile.mkdtemp(prefix="harbor-scanner-demo-pg-")
     server = pgserver.get_server(data_dir, cleanup_mode="delete")
     try:

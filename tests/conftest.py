@@ -7,7 +7,6 @@ PostgreSQL accepts connections on 127.0.0.1:5432, an embedded server (pgserver) 
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from service.cli import upgrade_database
 from service.config import Settings
+from service.demo.embedded import embedded_postgres
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -50,14 +50,8 @@ def postgres_server_url() -> Iterator[str]:
         yield LOCAL_POSTGRES
         return
 
-    import pgserver
-
-    data_dir = tempfile.mkdtemp(prefix="harbor-scanner-pg-")
-    server = pgserver.get_server(data_dir, cleanup_mode="delete")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
+    with embedded_postgres() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -13,8 +12,6 @@ from pathlib import Path
 from service.config import DEFAULT_DATABASE_URL, Settings
 from service.errors import ConfigError
 from service.logs import setup_logging
-
-logger = logging.getLogger("service.cli")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,7 +42,7 @@ def postgres_server_url() -> Iterator[str]:
     if configured:
         admin = make_url(configured).set(database="postgres").render_as_string(hide_password=False)
         if not _accepts_connections(admin):
-            pytest.fail(f"DATABASE_URL is set but its server does not answer; start it or unset DATABASE_URL")
+            pytest.fail("DATABASE_URL is set but its server refuses connections; start it or unset DATABASE_URL")
         yield admin
         return
 

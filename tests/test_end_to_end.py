@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -197,8 +196,6 @@ def test_scan_survives_worker_restart(stack):
     scan_id = harbor.submit(scan_request(random_digest(), user, password))
 
     # The message waits in RabbitMQ while no worker runs; a new worker picks it up.
-    from tests.processes import start_worker
-
     stack.worker = start_worker(stack.environ)
     report = harbor.wait_for_report(scan_id, REPORT_V1_1, max_wait=60)
 

@@ -37,14 +37,6 @@ class ScanRequest:
         """`host[:port]` of the registry, the form Sysdig and image references use."""
         return urlsplit(self.registry_url).netloc
 
-    @property
-    def artifact(self) -> dict[str, str]:
-        """The artifact as Harbor sent it, echoed in the report."""
-        artifact = {"repository": self.repository, "digest": self.digest, "mime_type": self.manifest_media_type}
-        if self.tag:
-            artifact["tag"] = self.tag
-        return artifact
-
 
 def parse_scan_request(body: bytes) -> ScanRequest:
     """Parse a POST /scan body, raising ClientError with Harbor's status on bad input.

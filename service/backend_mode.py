@@ -120,7 +120,7 @@ class BackendScanner:
             try:
                 self._store_report(scan, status)
             except ImageNotAnalyzed as exc:
-                status = exc.status  # the vulnerability call disagrees, and its answer is the newer one
+                status = exc.status  # the vulnerability call disagrees, and its result is the newer one
             else:
                 return None
 

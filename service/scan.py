@@ -9,7 +9,7 @@ class ScanState(StrEnum):
     SUBMITTED = "submitted"  # stored by the API, no Sysdig call made yet
     SCANNING = "scanning"  # Sysdig (or an inline Job) is analysing the image
     REPORT_READY = "report_ready"  # report and findings are stored; terminal
-    FAILED = "failed"  # last_error says why; terminal
+    FAILED = "failed"  # last_error contains the reason; terminal
 
 
 # Every state change the service may make. A guarded UPDATE enforces the source state.
@@ -37,7 +37,7 @@ def check_transition(source: ScanState, target: ScanState) -> None:
 
 
 def scanner_identity() -> dict[str, str]:
-    """The `scanner` object shown in Harbor's metadata and reports."""
+    """Return the `scanner` object shown in Harbor's metadata and reports."""
     from service import __version__
 
     return {"name": "Sysdig Secure", "vendor": "Sysdig", "version": __version__}

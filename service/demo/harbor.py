@@ -106,7 +106,7 @@ def check_metadata(metadata: dict[str, Any]) -> None:
     scanner = metadata.get("scanner") or {}
     for key in ("name", "vendor", "version"):
         if not scanner.get(key):
-            raise ValueError(f"scanner.{key} is empty; Harbor refuses the registration")
+            raise ValueError(f"scanner.{key} is empty, so Harbor rejects the registration")
     capabilities = metadata.get("capabilities") or []
     if not capabilities:
         raise ValueError("metadata lists no capabilities")

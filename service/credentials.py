@@ -22,8 +22,8 @@ class RegistryCredentials:
 class CredentialsCipher:
     """Fernet encryption of `registry.authorization` values.
 
-    The first key encrypts; every key decrypts, so keys can be rotated by putting the new
-    one first in REGISTRY_CREDENTIALS_KEY and removing the old one once no scan needs it.
+    The first key encrypts and every key decrypts. To rotate keys, put the new one first in
+    REGISTRY_CREDENTIALS_KEY, and remove the old one once no scan needs it.
     """
 
     def __init__(self, keys: tuple[str, ...]) -> None:

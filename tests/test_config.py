@@ -17,6 +17,13 @@ KEY = Fernet.generate_key().decode()
 MINIMAL = {"SECURE_URL": "https://secure.sysdig.com/", "SECURE_API_TOKEN": "token-123456", "REGISTRY_CREDENTIALS_KEY": KEY}
 
 
+def run_cli(command: str, environ: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run `harbor-scanner-sysdig COMMAND` as the processes start in production."""
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", command], cwd=REPOSITORY_ROOT, env=environ, capture_output=True, timeout=60
+    )
+
+
 def test_minimal_settings_use_documented_defaults():
     settings = Settings.from_env(MINIMAL)
 
@@ -101,9 +108,7 @@ def test_settings_repr_hides_secrets():
 def test_process_refuses_to_start_without_secure_url(command):
     environ = {name: value for name, value in os.environ.items() if name not in ("SECURE_URL", "SECURE_API_TOKEN")}
 
-    result = subprocess.run(
-        [sys.executable, "-m", "service.cli", command], cwd=REPOSITORY_ROOT, env=environ, capture_output=True, timeout=60
-    )
+    result = run_cli(command, environ)
 
     assert result.returncode == 2
     assert b"SECURE_URL is not set" in result.stderr
@@ -131,9 +136,7 @@ def test_api_keys_are_trimmed():
 def test_process_refuses_bad_database_url():
     environ = {**os.environ, **MINIMAL, "DATABASE_URL": "mysql://db/scans"}
 
-    result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "worker"], cwd=REPOSITORY_ROOT, env=environ, capture_output=True, timeout=60
-    )
+    result = run_cli("worker", environ)
 
     assert result.returncode == 2
     assert b"configuration error: DATABASE_URL" in result.stderr
@@ -142,9 +145,7 @@ def test_process_refuses_bad_database_url():
 def test_inline_mode_is_reported_unsupported_first():
     environ = {**os.environ, **MINIMAL, "INLINE_SCANNING": "true"}
 
-    result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "serve"], cwd=REPOSITORY_ROOT, env=environ, capture_output=True, timeout=60
-    )
+    result = run_cli("serve", environ)
 
     assert result.returncode == 2
     assert b"INLINE_SCANNING=true is not supported" in result.stderr

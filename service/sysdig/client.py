@@ -380,7 +380,7 @@ class SecureClient:
     # --- transport ----------------------------------------------------------------------------
 
     def _send(self, call: _Call) -> httpx.Response:
-        """Send `call`, retrying 429, 5xx and transport errors; return any other answer.
+        """Send `call`, retrying 429, 5xx and transport errors, and return any other response.
 
         Raises SysdigUnavailable when the attempts run out, or at once when Retry-After is
         longer than `max_retry_wait`, so that the caller reschedules the work instead of

@@ -6,7 +6,7 @@
     │   ├── SysdigUnavailable     429, 5xx, timeouts and connection errors, after the in-client retries
     │   └── InvalidSysdigResponse a 2xx response whose body is not the documented JSON
     └── ScanFailed
-        └── SysdigRequestRejected any other non-2xx answer, such as 400, 401, 403 or an unexpected 404
+        └── SysdigRequestRejected any other non-2xx response, such as 400, 401, 403 or an unexpected 404
 
 Messages name the call and the HTTP status. They never contain the API token, a registry
 password or a request body.

@@ -257,7 +257,7 @@ class SysdigSecureDouble:
         """Reply to the next `times` requests of `call` with `status` (every one when `times` is None).
 
         `body` defaults to `{"message": <reason phrase>}`. A str or bytes body is sent as
-        text/plain unless `content_type` is given. `delay` holds the reply back that many
+        text/plain unless `content_type` is given. `delay` postpones the reply by that many
         seconds, which lets a client's read timeout fire. Injections for one call are
         used in the order they were added.
         """
